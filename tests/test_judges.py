@@ -219,6 +219,9 @@ def test_local_coherence_tiny(tiny):
     assert 0 < c[0] <= 1 and c[1] == 0.0 and c[2] == 0.0
     # the prompt repeated at the start of the completion is not scored twice
     assert j.coherence("I think", [" it is fine."]) == j.coherence("I think", ["I think it is fine."])
+    fresh = LocalJudge(lm=tiny, embedder=BagOfWords())
+    assert fresh.coherence("I think", ["I think it is fine."]) == j.coherence("I think", [" it is fine."])
+    assert len(j._nll) == 4  # each distinct (prompt, text) went through the LM once
     with pytest.raises(ConfigError, match="reference LM"):
         LocalJudge(embedder=BagOfWords()).coherence("I think", ["x"])
     with pytest.raises(ConfigError, match="calibration"):
