@@ -28,14 +28,13 @@ def setup():
 
 @pytest.mark.parametrize("which", ["measure", "steer"])
 def test_embedded_sae_quality(setup, which):
-    from saets.data import corpus_chunks
     from saets.saes import load_sae, trained_sae_path
-    from saets.train_sae import sae_quality
+    from saets.train_sae import eval_inputs, sae_quality
     cfg, model = setup
     sae = load_sae(cfg, which, model=model)
     assert sae.cfg.d_in == 640 and sae.cfg.metadata.hook_name == "blocks.9.hook_resid_post"
     assert torch.allclose(sae.W_dec.norm(dim=1), torch.ones(sae.cfg.d_sae), atol=1e-3)
-    q = sae_quality(sae, model, cfg, corpus_chunks(cfg, model, "heldout")[:16], n_ce_chunks=4)
+    q = sae_quality(sae, model, cfg, eval_inputs(model, cfg, n_eval_tokens=4096, n_ce_chunks=4))
     assert q["explained_variance"] > 0.6, q
     assert 5 < q["l0"] < 200, q
     assert q["ce_recovered"] > 0.7, q
