@@ -78,7 +78,9 @@ def test_tiny_pipeline_end_to_end(tmp_path):
 def test_embedded_smoke_pipeline(tmp_path):
     """The embedded default's smoke preset, offline, through the console script (minutes on 2 cores)."""
     out = tmp_path / "out"
-    r = saets("run", "gemma-3-270m", "--preset", "smoke", "--out", str(out), "--no-progress")
+    # a private cache: the run converts the model and trains its SAEs as on a fresh machine
+    r = saets("run", "gemma-3-270m", "--preset", "smoke", "--out", str(out), "--no-progress",
+              env={"SAETS_CACHE": str(tmp_path / "cache")})
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     times = _check_run(out / "gemma-3-270m" / "smoke")
     print("stage times (s):", times, "total", sum(times.values()))
