@@ -1,6 +1,7 @@
 """The embedded default's trained SAEs (slow: needs `train_saes(get_config('gemma-3-270m', preset))` to have run).
 
-Run with SAETS_TEST_SLOW=1 (and SAETS_TEST_PRESET=smoke|cpu, default cpu). Checks that both SAEs load through
+Run with SAETS_TEST_SLOW=1 (and SAETS_TEST_PRESET=smoke|cpu, default cpu; SAETS_TEST_OVERRIDES='{json}' for
+config overrides, e.g. the values a run was trained with). Checks that both SAEs load through
 `saets.saes.load_sae`, fit the model, have unit decoder rows, and meet minimum quality on held-out text.
 """
 import json
@@ -13,6 +14,7 @@ pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not os.environ.get("SAETS_TEST_SLOW"), reason="slow: set SAETS_TEST_SLOW=1")]
 
 PRESET = os.environ.get("SAETS_TEST_PRESET", "cpu")
+OVERRIDES = json.loads(os.environ.get("SAETS_TEST_OVERRIDES", "{}"))
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +22,7 @@ def setup():
     from saets.core import get_config
     from saets.models import load_model
     from saets.saes import is_complete_sae_dir, trained_sae_path
-    cfg = get_config("gemma-3-270m", PRESET)
+    cfg = get_config("gemma-3-270m", PRESET, **OVERRIDES)
     if not all(is_complete_sae_dir(trained_sae_path(cfg, w)) for w in ("measure", "steer")):
         pytest.skip(f"the gemma-3-270m {PRESET} SAEs are not trained yet (run saets.train_sae.train_saes)")
     return cfg, load_model(cfg)
