@@ -75,6 +75,8 @@ def test_tiny_pipeline_end_to_end(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("SAETS_TEST_SLOW"),
+                    reason="the embedded smoke pipeline takes 10-30 min on 2 cores: run with SAETS_TEST_SLOW=1")
 def test_embedded_smoke_pipeline(tmp_path):
     """The embedded default's smoke preset, offline, through the console script (minutes on 2 cores)."""
     out = tmp_path / "out"
