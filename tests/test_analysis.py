@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from saets.analysis import (NO_LABEL, bias_table, describe, effect_similarity_groups, effect_table,
-                            markdown_table, predicted_effect_table, predicted_effects, write_table)
+                            predicted_effect_table, predicted_effects)
 from saets.approximator import EffectApproximator
-from saets.core import SaetsError, ShapeError
+from saets.core import SaetsError, ShapeError, markdown_table, write_table
 
 
 @pytest.fixture
